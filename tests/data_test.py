@@ -1,0 +1,189 @@
+"""Tests of dataset loading, augmentation and deterministic batching."""
+
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sugar_jax import data
+
+# CI clones the repository beside a copy of shared/, as on the dev machines.
+TFDS_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared/data/tfds"
+needs_cifar = pytest.mark.skipif(
+  not (TFDS_DIR / "cifar10_jpeg").is_dir(),
+  reason=f"no prepared cifar10_jpeg in {TFDS_DIR}",
+)
+
+
+def test_import_does_not_import_tfds_or_sklearn():
+  code = (
+    "import sys, sugar_jax.data\n"
+    "heavy = {'tensorflow_datasets', 'sklearn'} & set(sys.modules)\n"
+    "assert not heavy, heavy\n"
+  )
+  root = pathlib.Path(__file__).resolve().parents[1]
+  subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+# Loading.
+
+
+def test_digits_shapes_dtypes_and_classes():
+  dataset = data.load("digits")
+
+  assert dataset.train.images.shape == (1437, 8, 8, 1)
+  assert dataset.test.images.shape == (360, 8, 8, 1)
+  assert dataset.train.images.dtype == np.uint8
+  assert dataset.train.labels.dtype == np.int32
+  assert dataset.image_shape == (8, 8, 1)
+  assert dataset.num_classes == 10
+  assert dataset.train.images.max() == 255
+  # Stratified: every class holds 10% of the test split, to one example.
+  counts = np.bincount(dataset.test.labels, minlength=10)
+  assert counts.min() >= 35 and counts.max() <= 37
+  assert dataset.mean.dtype == dataset.std.dtype == np.float32
+  assert dataset.mean.shape == dataset.std.shape == (1,)
+  pixels = dataset.train.images / 255
+  np.testing.assert_allclose(dataset.mean, [pixels.mean()], rtol=1e-5)
+  np.testing.assert_allclose(dataset.std, [pixels.std()], rtol=1e-5)
+
+
+def test_digits_is_the_same_every_call():
+  first, second = data.load(), data.load("digits")
+
+  for a, b in [(first.train, second.train), (first.test, second.test)]:
+    np.testing.assert_array_equal(a.images, b.images)
+    np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def test_examples_keeps_the_first_ones():
+  full = data.load("digits")
+  small = data.load("digits", train_examples=100, test_examples=7)
+
+  np.testing.assert_array_equal(small.train.images, full.train.images[:100])
+  np.testing.assert_array_equal(small.test.labels, full.test.labels[:7])
+
+
+@pytest.mark.parametrize(
+  "kwargs, error",
+  [
+    ({"train_examples": -1}, ValueError),
+    ({"test_examples": -1}, ValueError),
+    ({"train_examples": 1438}, data.DatasetError),
+    ({"test_examples": 361}, data.DatasetError),
+  ],
+)
+def test_bad_number_of_examples(kwargs, error):
+  with pytest.raises(error, match="examples"):
+    data.load("digits", **kwargs)
+
+
+@needs_cifar
+def test_cifar10_jpeg_from_prepared_tfds(tmp_path):
+  import tensorflow_datasets as tfds
+
+  dataset = data.load(
+    "cifar10_jpeg",
+    data_dir=str(TFDS_DIR),
+    train_examples=256,
+    test_examples=64,
+  )
+
+  assert dataset.train.images.shape == (256, 32, 32, 3)
+  assert dataset.test.images.shape == (64, 32, 32, 3)
+  assert dataset.train.images.dtype == np.uint8
+  assert dataset.train.labels.dtype == np.int32
+  assert dataset.num_classes == 10
+  assert set(np.unique(dataset.train.labels)) <= set(range(10))
+  assert dataset.mean.shape == (3,)
+  assert np.all((dataset.mean > 0.2) & (dataset.mean < 0.8))
+  source = tfds.data_source("cifar10_jpeg", split="test", data_dir=TFDS_DIR)
+  np.testing.assert_array_equal(dataset.test.images[5], source[5]["image"])
+  assert dataset.test.labels[5] == source[5]["label"]
+
+
+@needs_cifar
+def test_cache_is_written_then_read(tmp_path):
+  def load():
+    return data.load(
+      "cifar10_jpeg",
+      data_dir=str(TFDS_DIR),
+      train_examples=32,
+      test_examples=16,
+      cache_dir=str(tmp_path),
+    )
+
+  first = load()
+  files = sorted(tmp_path.glob("*.npz"))
+  assert [f.name.split("-")[1] for f in files] == ["test", "train"]
+  # Change the cached labels: a second load must return them.
+  with np.load(files[1]) as arrays:
+    images = arrays["images"]
+  np.savez(files[1], images=images, labels=np.full(32, 7, np.int32))
+  second = load()
+
+  np.testing.assert_array_equal(second.train.images, first.train.images)
+  np.testing.assert_array_equal(second.train.labels, np.full(32, 7))
+  np.testing.assert_array_equal(second.test.labels, first.test.labels)
+
+
+def test_tfds_mock_data(tmp_path):
+  import tensorflow_datasets as tfds
+
+  with tfds.testing.mock_data(num_examples=12):
+    dataset = data.load("cifar10", data_dir=str(tmp_path), train_examples=8)
+
+  assert dataset.train.images.shape == (8, 32, 32, 3)
+  assert dataset.test.images.shape == (12, 32, 32, 3)
+  assert dataset.train.images.dtype == np.uint8
+  assert dataset.num_classes == 10
+  assert set(np.unique(dataset.train.labels)) <= set(range(10))
+
+
+def test_images_of_different_shapes_are_rejected(tmp_path):
+  import tensorflow_datasets as tfds
+
+  # Mocked imagenette has images of random sizes, as the real one.
+  with tfds.testing.mock_data(num_examples=4):
+    with pytest.raises(data.DatasetError, match="resiz"):
+      data.load("imagenette", data_dir=str(tmp_path))
+
+
+def test_unknown_dataset_names_close_ones(tmp_path):
+  with pytest.raises(data.DatasetError, match="unknown.*cifar100"):
+    data.load("cifar1000", data_dir=str(tmp_path))
+
+
+@pytest.mark.skipif(
+  importlib.util.find_spec("tensorflow") is not None,
+  reason="with TensorFlow, load would try to download",
+)
+def test_unprepared_dataset_without_tensorflow(tmp_path):
+  with pytest.raises(data.DatasetError) as error:
+    data.load("mnist", data_dir=str(tmp_path))
+
+  message = str(error.value)
+  assert "'mnist' is not prepared in " + str(tmp_path) in message
+  assert "sugar-jax[prepare]" in message and "network" in message
+
+
+def test_failed_download_names_dataset_dir_and_cause(tmp_path, monkeypatch):
+  import tensorflow_datasets as tfds
+
+  def no_network(self, **kwargs):
+    raise ConnectionError("Name or service not known")
+
+  monkeypatch.setattr(data, "_tensorflow_available", lambda: True)
+  monkeypatch.setattr(
+    tfds.core.DatasetBuilder, "download_and_prepare", no_network
+  )
+  with pytest.raises(data.DatasetError) as error:
+    data.load("mnist", data_dir=str(tmp_path))
+
+  message = str(error.value)
+  assert "'mnist'" in message and str(tmp_path) in message
+  assert "Name or service not known" in message
+  assert isinstance(error.value.__cause__, ConnectionError)
