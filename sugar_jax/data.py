@@ -27,7 +27,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+Array = jax.Array
 
 DEFAULT_DATASET = "digits"
 DIGITS_TEST_EXAMPLES = 360
@@ -351,3 +355,54 @@ def _channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   # A constant channel would otherwise make normalize divide by zero.
   std = np.maximum(std, 1.0)
   return (mean / 255).astype(np.float32), (std / 255).astype(np.float32)
+
+
+def normalize(images: Array, mean: Array, std: Array) -> Array:
+  r"""Maps uint8 pixels to float32, standardised per channel.
+
+  .. math:: x' = (x / 255 - \mu_c) / \sigma_c
+
+  Args:
+    images: uint8 array, ... x C.
+    mean: per-channel mean :math:`\mu`, in [0, 1] scale, shape (C,).
+    std: per-channel standard deviation :math:`\sigma`, same scale.
+
+  Returns:
+    A float32 array of the shape of ``images``.
+  """
+  images = jnp.asarray(images, jnp.float32) / 255.0
+  mean = jnp.asarray(mean, jnp.float32)
+  return (images - mean) / jnp.asarray(std, jnp.float32)
+
+
+def augment(rng: Array, images: Array, padding: int = 4) -> Array:
+  """Random crop after zero padding, and random horizontal flip.
+
+  Each image is padded with ``padding`` zeros on every side, cropped back to
+  its size at an offset drawn uniformly per image (so its content moves by
+  up to ``padding`` pixels each way), then mirrored left to right with
+  probability 1/2, also per image. Applied after :func:`normalize`, the
+  zeros are the dataset's mean colour.
+
+  Args:
+    rng: a JAX PRNG key; the same key gives the same result.
+    images: float array, B x H x W x C.
+    padding: the largest shift, in pixels (static).
+
+  Returns:
+    An array of the shape and dtype of ``images``.
+  """
+  batch, height, width, channels = images.shape
+  crop_rng, flip_rng = jax.random.split(rng)
+  offsets = jax.random.randint(crop_rng, (batch, 2), 0, 2 * padding + 1)
+  flips = jax.random.bernoulli(flip_rng, 0.5, (batch,))
+  padded = jnp.pad(
+    images, ((0, 0), (padding, padding), (padding, padding), (0, 0))
+  )
+
+  def crop_and_flip(image, offset, flip):
+    start = (offset[0], offset[1], 0)
+    crop = jax.lax.dynamic_slice(image, start, (height, width, channels))
+    return jnp.where(flip, crop[:, ::-1], crop)
+
+  return jax.vmap(crop_and_flip)(padded, offsets, flips)

@@ -5,6 +5,7 @@ import pathlib
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -187,3 +188,93 @@ def test_failed_download_names_dataset_dir_and_cause(tmp_path, monkeypatch):
   assert "'mnist'" in message and str(tmp_path) in message
   assert "Name or service not known" in message
   assert isinstance(error.value.__cause__, ConnectionError)
+
+
+# Normalisation and augmentation.
+
+
+def test_normalize():
+  images = np.array([[[[0, 255, 51]]]], np.uint8)
+  mean = np.array([0.5, 0.5, 0.2], np.float32)
+  std = np.array([0.5, 0.25, 0.1], np.float32)
+
+  out = data.normalize(images, mean, std)
+
+  assert out.dtype == np.float32
+  np.testing.assert_allclose(out[0, 0, 0], [-1.0, 2.0, 0.0], atol=1e-6)
+
+
+# Compiled once for all the tests that draw many augmentations.
+augment = jax.jit(data.augment, static_argnames="padding")
+
+
+def random_images(shape, seed=0):
+  # Values in [1, 2), so that padding zeros stand out.
+  return np.random.default_rng(seed).uniform(1, 2, shape).astype(np.float32)
+
+
+def test_augment_keeps_shape_and_dtype_and_is_deterministic():
+  images = random_images((5, 8, 6, 3))
+  rng = jax.random.key(0)
+
+  out = augment(rng, images)
+
+  assert out.shape == images.shape and out.dtype == images.dtype
+  np.testing.assert_array_equal(out, data.augment(rng, images))  # Eagerly.
+  assert not np.array_equal(out, augment(jax.random.key(1), images))
+
+
+def all_crops(image, padding):
+  """Every shifted and mirrored copy augment may produce, by (dy, dx, flip)."""
+  height, width, _ = image.shape
+  padded = np.pad(image, ((padding, padding), (padding, padding), (0, 0)))
+  crops = {}
+  for dy in range(2 * padding + 1):
+    for dx in range(2 * padding + 1):
+      crop = padded[dy : dy + height, dx : dx + width]
+      crops[dy, dx, False] = crop
+      crops[dy, dx, True] = crop[:, ::-1]
+  return crops
+
+
+def test_augment_is_a_padded_crop_then_maybe_a_flip():
+  image = random_images((7, 9, 2))
+  crops = all_crops(image, padding=4)
+  seen = set()
+
+  for seed in range(40):
+    out = np.asarray(augment(jax.random.key(seed), image[None]))[0]
+    matches = [k for k, crop in crops.items() if np.array_equal(out, crop)]
+    assert len(matches) == 1, seed
+    seen.add(matches[0])
+
+  assert {flip for _, _, flip in seen} == {False, True}
+  assert len({(dy, dx) for dy, dx, _ in seen}) > 15
+
+
+def test_augment_known_flip_and_shift():
+  # A 1 x 3 image; with no padding only the flip can change it.
+  image = np.array([[[1.0], [2.0], [3.0]]], np.float32)[None]
+  outs = [augment(jax.random.key(s), image, padding=0) for s in range(8)]
+  flipped = [bool(out[0, 0, 0, 0] == 3.0) for out in outs]
+  for out, flip in zip(outs, flipped, strict=True):
+    expected = [3.0, 2.0, 1.0] if flip else [1.0, 2.0, 3.0]
+    np.testing.assert_array_equal(out[0, 0, :, 0], expected)
+  assert any(flipped) and not all(flipped)
+
+  # One bright pixel moves by the crop offset and nowhere else.
+  image = np.zeros((1, 9, 9, 1), np.float32)
+  image[0, 4, 4, 0] = 1.0
+  for seed in range(8):
+    out = np.asarray(augment(jax.random.key(seed), image, padding=2))
+    assert out.sum() == 1.0
+    row, column = np.argwhere(out[0, :, :, 0])[0]
+    assert abs(row - 4) <= 2 and abs(column - 4) <= 2
+
+
+def test_augment_draws_per_example():
+  images = np.repeat(random_images((1, 6, 6, 1)), 32, axis=0)
+
+  out = np.asarray(augment(jax.random.key(3), images))
+
+  assert len({out[i].tobytes() for i in range(32)}) > 8
