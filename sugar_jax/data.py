@@ -21,10 +21,11 @@ import functools
 import hashlib
 import importlib.util
 import logging
+import math
 import os
 import pathlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -406,3 +407,129 @@ def augment(rng: Array, images: Array, padding: int = 4) -> Array:
     return jnp.where(flip, crop[:, ::-1], crop)
 
   return jax.vmap(crop_and_flip)(padded, offsets, flips)
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+  """The order in which an epoch visits `n` examples.
+
+  A function of (seed, epoch) alone, in NumPy, so that the data order does
+  not depend on JAX's PRNG or on how many steps came before.
+  """
+  if seed < 0 or epoch < 0:
+    raise ValueError(f"seed and epoch must be >= 0, got {seed}, {epoch}")
+  sequence = np.random.SeedSequence(seed, spawn_key=(epoch,))
+  return np.random.default_rng(sequence).permutation(n)
+
+
+def steps_per_epoch(
+  n: int, batch_size: int, drop_remainder: bool = True
+) -> int:
+  """The number of batches in an epoch of `n` examples."""
+  if batch_size <= 0:
+    raise ValueError(f"batch_size must be positive, got {batch_size}")
+  return n // batch_size if drop_remainder else math.ceil(n / batch_size)
+
+
+def _local_batch_size(
+  batch_size: int, process_index: int, process_count: int
+) -> int:
+  if batch_size <= 0:
+    raise ValueError(f"batch_size must be positive, got {batch_size}")
+  if not 0 <= process_index < process_count:
+    raise ValueError(
+      f"process_index {process_index} is not in [0, {process_count})"
+    )
+  if batch_size % process_count:
+    raise ValueError(
+      f"the global batch size {batch_size} does not divide evenly among "
+      f"{process_count} processes"
+    )
+  return batch_size // process_count
+
+
+def batches(
+  split: Split,
+  batch_size: int,
+  seed: int,
+  epoch: int,
+  start_step: int = 0,
+  process_index: int = 0,
+  process_count: int = 1,
+  drop_remainder: bool = True,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+  """One epoch of shuffled training batches, from `start_step` on.
+
+  Global batch ``s`` holds examples ``epoch_permutation(seed, epoch, n)``
+  ``[s * batch_size : (s + 1) * batch_size]``; process ``i`` of ``k`` gets
+  its ``i``-th contiguous ``batch_size // k`` of them.
+
+  Args:
+    split: the examples.
+    batch_size: the global batch size, over all processes.
+    seed: the data-order seed.
+    epoch: the epoch, which selects the permutation.
+    start_step: the first step to yield, to resume mid-epoch.
+    process_index: this process's index, as ``jax.process_index()``.
+    process_count: the number of processes, as ``jax.process_count()``.
+    drop_remainder: skip the last, incomplete batch. Keeping it needs a
+      single process, since it cannot be split evenly.
+
+  Returns:
+    An iterator of (uint8 images, int32 labels) for this process.
+
+  Raises:
+    ValueError: at the call, for arguments that do not fit together.
+  """
+  local_size = _local_batch_size(batch_size, process_index, process_count)
+  if not drop_remainder and process_count > 1:
+    raise ValueError("drop_remainder=False needs a single process")
+  steps = steps_per_epoch(len(split), batch_size, drop_remainder)
+  if not 0 <= start_step <= steps:
+    raise ValueError(f"start_step {start_step} is not in [0, {steps}]")
+
+  order = epoch_permutation(seed, epoch, len(split))
+  first = process_index * local_size
+
+  def local_batch(step: int) -> tuple[np.ndarray, np.ndarray]:
+    global_batch = order[step * batch_size : (step + 1) * batch_size]
+    index = global_batch[first : first + local_size]
+    return split.images[index], split.labels[index]
+
+  return (local_batch(step) for step in range(start_step, steps))
+
+
+def eval_batches(
+  split: Split,
+  batch_size: int,
+  process_index: int = 0,
+  process_count: int = 1,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+  """Every example once, in order, in batches of one fixed shape.
+
+  The last batch is padded with zero images; its mask is False there, so
+  that metrics weighted by the mask count each example exactly once.
+  Processes split each global batch as in :func:`batches`.
+
+  Args:
+    split: the examples.
+    batch_size: the global batch size, over all processes.
+    process_index: this process's index, as ``jax.process_index()``.
+    process_count: the number of processes, as ``jax.process_count()``.
+
+  Returns:
+    An iterator of (uint8 images, int32 labels, bool mask) for this process.
+  """
+  local_size = _local_batch_size(batch_size, process_index, process_count)
+  steps = steps_per_epoch(len(split), batch_size, drop_remainder=False)
+
+  def padded_batch(step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    start = step * batch_size + process_index * local_size
+    stop = min(start + local_size, len(split))
+    count = max(stop - start, 0)
+    images = np.zeros((local_size, *split.images.shape[1:]), np.uint8)
+    labels = np.zeros(local_size, np.int32)
+    images[:count] = split.images[start:stop]
+    labels[:count] = split.labels[start:stop]
+    return images, labels, np.arange(local_size) < count
+
+  return (padded_batch(step) for step in range(steps))

@@ -278,3 +278,120 @@ def test_augment_draws_per_example():
   out = np.asarray(augment(jax.random.key(3), images))
 
   assert len({out[i].tobytes() for i in range(32)}) > 8
+
+
+# Batching.
+
+
+def numbered_split(n, shape=(2, 2, 1)):
+  """Example i has label i and every pixel equal to i % 256."""
+  images = np.broadcast_to(
+    (np.arange(n) % 256).astype(np.uint8)[:, None, None, None], (n, *shape)
+  )
+  return data.Split(np.array(images), np.arange(n, dtype=np.int32))
+
+
+def test_epoch_permutation_is_reproducible_and_pinned():
+  order = data.epoch_permutation(seed=0, epoch=0, n=10)
+
+  # Pinned: if NumPy ever changes this, resumed runs would change order.
+  np.testing.assert_array_equal(order, [4, 9, 8, 7, 5, 3, 0, 1, 2, 6])
+  np.testing.assert_array_equal(order, data.epoch_permutation(0, 0, 10))
+  assert sorted(data.epoch_permutation(5, 3, 1000)) == list(range(1000))
+  assert not np.array_equal(
+    data.epoch_permutation(5, 3, 100), data.epoch_permutation(5, 4, 100)
+  )
+  assert not np.array_equal(
+    data.epoch_permutation(5, 3, 100), data.epoch_permutation(6, 3, 100)
+  )
+
+
+def test_steps_per_epoch():
+  assert data.steps_per_epoch(100, 32) == 3
+  assert data.steps_per_epoch(100, 32, drop_remainder=False) == 4
+  assert data.steps_per_epoch(96, 32, drop_remainder=False) == 3
+
+
+def test_batches_follow_the_epoch_permutation():
+  split = numbered_split(50)
+
+  epoch = list(data.batches(split, 8, seed=1, epoch=2))
+
+  assert len(epoch) == 6
+  labels = np.concatenate([labels for _, labels in epoch])
+  np.testing.assert_array_equal(labels, data.epoch_permutation(1, 2, 50)[:48])
+  for images, labels in epoch:
+    assert images.shape == (8, 2, 2, 1) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images[:, 0, 0, 0], labels)
+
+
+def test_batches_resume_mid_epoch():
+  split = numbered_split(50)
+
+  full = list(data.batches(split, 8, seed=1, epoch=2))
+  tail = list(data.batches(split, 8, seed=1, epoch=2, start_step=4))
+
+  assert len(tail) == 2
+  for (a, x), (b, y) in zip(full[4:], tail, strict=True):
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(x, y)
+  assert not list(data.batches(split, 8, seed=1, epoch=2, start_step=6))
+
+
+def test_process_slices_make_up_the_global_batch():
+  split = numbered_split(50)
+
+  global_ = list(data.batches(split, 12, seed=0, epoch=1))
+  parts = [
+    list(data.batches(split, 12, 0, 1, process_index=i, process_count=2))
+    for i in range(2)
+  ]
+
+  for step, (_, labels) in enumerate(global_):
+    assert [len(parts[i][step][1]) for i in range(2)] == [6, 6]
+    np.testing.assert_array_equal(
+      np.concatenate([parts[0][step][1], parts[1][step][1]]), labels
+    )
+
+
+def test_batches_keep_the_remainder_on_request():
+  split = numbered_split(50)
+
+  epoch = list(data.batches(split, 8, 0, 0, drop_remainder=False))
+
+  assert [len(labels) for _, labels in epoch] == [8] * 6 + [2]
+  labels = np.concatenate([labels for _, labels in epoch])
+  assert sorted(labels) == list(range(50))
+
+
+@pytest.mark.parametrize(
+  "kwargs",
+  [
+    {"batch_size": 10, "process_count": 3},
+    {"batch_size": 0},
+    {"batch_size": 8, "process_index": 2, "process_count": 2},
+    {"batch_size": 8, "process_count": 2, "drop_remainder": False},
+    {"batch_size": 8, "start_step": 7},
+  ],
+)
+def test_batches_reject_arguments_at_the_call(kwargs):
+  with pytest.raises(ValueError):
+    data.batches(numbered_split(50), seed=0, epoch=0, **kwargs)
+
+
+@pytest.mark.parametrize("process_count", [1, 2, 4])
+def test_eval_batches_count_every_example_once(process_count):
+  split = numbered_split(23)
+  seen = []
+
+  for index in range(process_count):
+    batches = list(data.eval_batches(split, 8, index, process_count))
+    assert len(batches) == 3
+    for images, labels, mask in batches:
+      assert images.shape == (8 // process_count, 2, 2, 1)
+      assert labels.shape == mask.shape == (8 // process_count,)
+      np.testing.assert_array_equal(images[mask][:, 0, 0, 0], labels[mask])
+      assert not images[~mask].any()
+      seen.extend(labels[mask])
+
+  assert sorted(seen) == list(range(23))
