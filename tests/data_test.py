@@ -83,7 +83,7 @@ def test_bad_number_of_examples(kwargs, error):
 
 
 @needs_cifar
-def test_cifar10_jpeg_from_prepared_tfds(tmp_path):
+def test_cifar10_jpeg_from_prepared_tfds():
   import tensorflow_datasets as tfds
 
   dataset = data.load(
