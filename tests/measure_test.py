@@ -1,5 +1,6 @@
 """Tests of the measurements and of swapping a model's activation."""
 
+import functools
 import json
 
 import jax
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sugar_jax import measure, nn
+from sugar_jax import activations, measure, nn, swap
 
 
 def linear(kernel, bias):
@@ -306,3 +307,83 @@ def test_sugar_gives_a_dead_unit_gradient_and_relu_does_not():
   np.testing.assert_array_equal(
     Dense("relu")(DENSE_INPUTS), Dense("sugar_bsilu")(DENSE_INPUTS)
   )
+
+
+def test_swap_replaces_nn_activations():
+  model = Dense("relu")
+
+  assert swap.swap_activation(model, "sugar_bsilu", alpha=1.5) == 1
+
+  target = Dense(activations.resolve("sugar_bsilu", alpha=1.5))
+  assert model.activation.function == target.activation.function
+  reference, swapped = hidden_gradient(target), hidden_gradient(model)
+  for name in ("kernel", "bias"):
+    np.testing.assert_array_equal(swapped[name], reference[name])
+  # A module shared by two calls is one activation.
+  assert swap.swap_activation(Twice(), "gelu") == 1
+
+
+class UserModel(nnx.Module):
+  """Stores plain JAX activations, as code written without SUGAR does."""
+
+  def __init__(self):
+    rngs = nnx.Rngs(0)
+    self.layers = nnx.Sequential(
+      nnx.Linear(2, 4, rngs=rngs), jax.nn.relu, nnx.Linear(4, 4, rngs=rngs)
+    )
+    self.act = nnx.gelu
+    self.gate = jax.nn.sigmoid
+    self.head = nnx.Linear(4, 1, rngs=rngs)
+
+  def __call__(self, x):
+    return self.head(self.gate(self.act(self.layers(x))))
+
+
+def reference(model, x, function):
+  hidden = function(model.layers.layers[0](x))
+  hidden = function(model.layers.layers[2](hidden))
+  return model.head(jax.nn.sigmoid(hidden))
+
+
+def test_swap_replaces_plain_activation_attributes():
+  model = UserModel()
+  forward = nnx.jit(lambda m, x: m(x))
+  x = jax.random.normal(jax.random.key(2), (8, 2))
+  before = forward(model, x)
+
+  assert swap.swap_activation(model, "elu") == 2
+
+  elu = activations.resolve("elu")
+  assert model.layers.layers[1] == elu and model.act == elu
+  assert model.gate is jax.nn.sigmoid
+  after = forward(model, x)
+  assert not np.allclose(after, before)
+  np.testing.assert_allclose(after, reference(model, x, elu), rtol=1e-6)
+
+  # An activation already swapped in is recognised again.
+  assert swap.swap_activation(model, "sugar_nelu") == 2
+  sugar = activations.resolve("sugar_nelu")
+  swapped = nnx.grad(lambda m: m(x).sum())(model)
+  expected = nnx.grad(lambda m: reference(m, x, sugar).sum())(model)
+  np.testing.assert_allclose(
+    swapped["layers"]["layers"][0]["kernel"][...],
+    expected["layers"]["layers"][0]["kernel"][...],
+    rtol=1e-6,
+  )
+
+
+class Opaque(nnx.Module):
+  def __init__(self):
+    self.linear = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
+    self.wrapped = functools.partial(jax.nn.gelu, approximate=False)
+    self.anonymous = lambda x: jax.nn.relu(x)
+
+  def __call__(self, x):
+    return jax.nn.relu(self.anonymous(self.wrapped(self.linear(x))))
+
+
+def test_swap_without_anything_to_swap_is_an_error():
+  with pytest.raises(ValueError, match="no activation to swap"):
+    swap.swap_activation(Opaque(), "sugar_bsilu")
+  with pytest.raises(ValueError, match="unknown activation"):
+    swap.swap_activation(Dense(), "sugar_swish")
