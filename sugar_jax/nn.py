@@ -19,14 +19,23 @@ from sugar_jax import activations
 Array = jax.Array
 
 
+class UnitStatistics(nnx.Intermediate):
+  """The variable type under which :class:`Activation` sows its statistics.
+
+  A type of its own lets ``nnx.capture(model, UnitStatistics)`` collect
+  these statistics and nothing else a model may sow.
+  """
+
+
 class Activation(nnx.Module):
   """An elementwise activation as an NNX module.
 
   Attributes:
     function: the activation, a static (hashable) callable.
-    record: when True, each call sows per-unit statistics of its output into
-      ``nnx.Intermediate`` under the name ``"unit_statistics"`` (see
-      :func:`unit_statistics`). Off by default, so training pays nothing.
+    record: when True, each call sows :func:`unit_statistics` of its output
+      as :class:`UnitStatistics` under the name ``"unit_statistics"``, to be
+      collected with ``nnx.capture`` (see :mod:`sugar_jax.measure`). Off by
+      default, so training pays nothing.
   """
 
   def __init__(
@@ -38,29 +47,37 @@ class Activation(nnx.Module):
   def __call__(self, x: Array) -> Array:
     y = self.function(x)
     if self.record:
-      self.sow(nnx.Intermediate, "unit_statistics", unit_statistics(y))
+      self.sow(UnitStatistics, "unit_statistics", unit_statistics(y))
     return y
 
 
 def unit_statistics(y: Array) -> dict[str, Array]:
-  """Summarises an activation output per unit.
+  """Summarises an activation output per input and unit.
 
   A unit is a feature of the last axis (a channel of a convolution, a
   feature of a dense layer); the first axis indexes inputs. A unit *fires*
   on an input when any of its values for that input (any spatial position
   or token) is non-zero.
 
+  Nothing is summed over the batch here: the caller reduces over the inputs
+  it counts, so the padding of a last, incomplete batch can be left out
+  without the model knowing about it. The cost is one boolean per input and
+  unit, far less than the activation itself.
+
   Args:
     y: the activation output, shape ``(batch, ..., units)``.
 
   Returns:
-    ``fires``: int32 ``(units,)``, for how many inputs each unit fired;
-    ``zeros``: the number of values exactly zero; ``size``: the number of
-    values.
+    ``fires``: bool ``(batch, units)``, whether each unit fired on each
+    input; ``zeros``: int32 ``(batch,)``, the number of values exactly zero
+    per input; ``size``: int32 ``(batch,)``, the number of values per input.
   """
-  nonzero = (y != 0).reshape(y.shape[0], -1, y.shape[-1])
+  batch, units = y.shape[0], y.shape[-1]
+  nonzero = (y != 0).reshape(batch, -1, units)
+  zeros = jnp.sum(~nonzero, axis=(1, 2), dtype=jnp.int32)
   return {
-    "fires": jnp.any(nonzero, axis=1).sum(axis=0, dtype=jnp.int32),
-    "zeros": jnp.sum(~nonzero, dtype=jnp.int32),
-    "size": jnp.asarray(y.size, jnp.int32),
+    "fires": jnp.any(nonzero, axis=1),
+    "zeros": zeros,
+    # Shaped like zeros, so it is sharded like the batch.
+    "size": jnp.full_like(zeros, y.size // batch),
   }
