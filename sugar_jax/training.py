@@ -59,8 +59,14 @@ class NonFiniteLossError(RuntimeError):
   """The training loss became NaN or infinite."""
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
+def validate(
+  config: ml_collections.ConfigDict, device_count: int | None = None
+) -> None:
   """Checks a single-activation config before any work starts.
+
+  Args:
+    config: the config.
+    device_count: the devices the batch is split over; all by default.
 
   Raises:
     ConfigError: naming every key whose value cannot work.
@@ -103,7 +109,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     config.schedule in SCHEDULES,
     f"schedule {config.schedule!r} is unknown; valid: {', '.join(SCHEDULES)}",
   )
-  devices = jax.device_count()
+  devices = device_count or jax.device_count()
   check(
     config.batch_size % devices == 0,
     f"batch_size {config.batch_size} does not divide over the {devices} "
@@ -209,12 +215,20 @@ class Trainer:
   """A training run of one model with one activation.
 
   Args:
-    config: a validated single-activation config.
+    config: a single-activation config.
     workdir: the run's directory.
+    devices: the devices to split each batch over; by default all devices
+      of all processes.
   """
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str):
-    validate(config)
+  def __init__(
+    self,
+    config: ml_collections.ConfigDict,
+    workdir: str | pathlib.Path,
+    devices: list[jax.Device] | None = None,
+  ):
+    devices = jax.devices() if devices is None else list(devices)
+    validate(config, len(devices))
     self.config = config
     self.workdir = pathlib.Path(workdir)
     self.is_writer = jax.process_index() == 0
@@ -235,7 +249,7 @@ class Trainer:
       )
     self.total_steps = config.num_epochs * self.steps_per_epoch
 
-    self.mesh = jax.make_mesh((jax.device_count(),), ("data",))
+    self.mesh = jax.sharding.Mesh(np.array(devices), ("data",))
     self.replicated = jax.NamedSharding(self.mesh, jax.P())
     self.batch_sharding = jax.NamedSharding(self.mesh, jax.P("data"))
 
@@ -320,7 +334,7 @@ class Trainer:
         "%d steps, batch %d over %d devices in %d processes",
         config.model, f"{self.num_parameters:,}", config.width,
         config.activation, config.dataset, config.num_epochs,
-        self.steps_per_epoch, config.batch_size, jax.device_count(),
+        self.steps_per_epoch, config.batch_size, self.mesh.size,
         jax.process_count(),
     )  # fmt: skip
 
