@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sugar_jax import activations, models, nn
+from sugar_jax import activations, measure, models, nn, swap
 from sugar_jax.models import swin
 
 NUM_CLASSES = 10
@@ -308,6 +308,24 @@ def test_each_activation_is_called_once_per_forward(name):
     module.function = counting
   output_shape(model)
   assert calls == {path: 1 for path, _ in activation_modules(model)}
+
+  # Swapping finds exactly these nonlinearities, and nothing else.
+  assert swap.swap_activation(model, "sugar_bsilu") == ACTIVATION_COUNTS[name]
+  expected = activations.resolve("sugar_bsilu")
+  assert all(
+    module.function == expected for _, module in activation_modules(model)
+  )
+
+
+@pytest.mark.parametrize("name", models.NAMES)
+def test_measurements_see_every_activation(name):
+  model = build_abstract(name, **SMALL[name])
+
+  _, statistics = nnx.eval_shape(measure.forward_with_statistics, model, IMAGES)
+
+  assert set(statistics) == {
+    "/".join(map(str, path)) for path, _ in activation_modules(model)
+  }
 
 
 def test_create_rejects_unknown_names_and_bad_widths():
