@@ -19,33 +19,12 @@ residual against the exact one.
 
 import argparse
 import functools
-import platform
-import statistics
-import time
 
+import common
 import jax
 import jax.numpy as jnp
-import optax
-from flax import nnx
 
-from sugar_jax import activations, models, sugar, surrogates
-
-
-def _time(function, *args):
-  tic = time.perf_counter()
-  jax.block_until_ready(function(*args))
-  return time.perf_counter() - tic
-
-
-def _alternate(functions, args, rounds):
-  """Median seconds per call of each function, timed in alternation."""
-  for function in functions.values():  # Compile and warm up.
-    jax.block_until_ready(function(*args))
-  times = {name: [] for name in functions}
-  for _ in range(rounds):
-    for name, function in functions.items():
-      times[name].append(_time(function, *args))
-  return {name: statistics.median(t) for name, t in times.items()}
+from sugar_jax import activations, sugar, surrogates
 
 
 def elementwise(size, rounds):
@@ -63,26 +42,14 @@ def elementwise(size, rounds):
     variants[f"sugar_{name}"] = value_and_grad(
       functools.partial(sugar, surrogate=name)
     )
-  return _alternate(variants, (x,), rounds)
-
-
-def _train_step(graphdef, state, images, labels):
-  model, optimizer = nnx.merge(graphdef, state)
-
-  def loss_fn(model):
-    logits = model(images)
-    return optax.softmax_cross_entropy_with_integer_labels(
-      logits, labels
-    ).mean()
-
-  loss, grads = nnx.value_and_grad(loss_fn)(model)
-  optimizer.update(model, grads)
-  return nnx.state((model, optimizer)), loss
+  return common.alternate(
+    {name: functools.partial(f, x) for name, f in variants.items()}, rounds
+  )
 
 
 def train_steps(batch, width, rounds):
   """ResNet-18 train-step time and compiled memory per activation."""
-  activation_variants = {
+  variants = {
     "relu": "relu",
     "gelu": "gelu",
     "sugar_bsilu": "sugar_bsilu",
@@ -91,39 +58,12 @@ def train_steps(batch, width, rounds):
       "sugar_bsilu", residual_dtype=jnp.bfloat16
     ),
   }
-  images = jax.random.normal(jax.random.key(1), (batch, 32, 32, 3))
-  labels = jax.random.randint(jax.random.key(2), (batch,), 0, 10)
-  steps, states, memory = {}, {}, {}
-  for name, activation in activation_variants.items():
-    model = models.create(
-      "resnet18",
-      num_classes=10,
-      activation=activation,
-      width=width,
-      rngs=nnx.Rngs(0),
-    )
-    optimizer = nnx.Optimizer(model, optax.sgd(1e-3, 0.9), wrt=nnx.Param)
-    graphdef, state = nnx.split((model, optimizer))
-    step = jax.jit(functools.partial(_train_step, graphdef), donate_argnums=0)
-    compiled = step.lower(state, images, labels).compile()
-    analysis = compiled.memory_analysis()
-    memory[name] = (
-      analysis.temp_size_in_bytes
-      + analysis.argument_size_in_bytes
-      + analysis.output_size_in_bytes
-      - analysis.alias_size_in_bytes
-    )
-    steps[name], states[name] = compiled, state
-
-  def run(name):
-    def step():
-      states[name], loss = steps[name](states[name], images, labels)
-      return loss
-
-    return step
-
-  times = _alternate({name: run(name) for name in steps}, (), rounds)
-  return times, memory
+  steps = {
+    name: common.TrainStep("resnet18", activation, batch, width)
+    for name, activation in variants.items()
+  }
+  memory = {name: step.memory_bytes() for name, step in steps.items()}
+  return common.alternate(steps, rounds), memory
 
 
 def residual_error():
@@ -145,11 +85,7 @@ def main():
   parser.add_argument("--width", type=float, default=1.0)
   parser.add_argument("--rounds", type=int, default=5)
   args = parser.parse_args()
-  print(
-    f"machine: {platform.processor() or platform.machine()}, "
-    f"{jax.device_count()} x {jax.devices()[0].device_kind}, "
-    f"jax {jax.__version__}"
-  )
+  print(common.describe_machine())
 
   print(f"\nforward + backward on {args.size:,} float32 values")
   times = elementwise(args.size, args.rounds)
