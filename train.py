@@ -13,6 +13,7 @@ takes --coordinator_address, --num_processes and --process_id.
 """
 
 import logging
+import os
 import pathlib
 import sys
 
@@ -21,6 +22,12 @@ from ml_collections import config_flags
 
 _WORKDIR = flags.DEFINE_string(
   "workdir", "runs/default", "Where outputs and checkpoints go."
+)
+_COMPILATION_CACHE = flags.DEFINE_string(
+  "compilation_cache",
+  "~/.cache/sugar_jax/xla",
+  "Directory of JAX's persistent compilation cache, so that runs of the same "
+  "model skip recompiling; empty to disable.",
 )
 _DISTRIBUTED = flags.DEFINE_bool(
   "distributed", False, "Call jax.distributed.initialize before starting."
@@ -64,6 +71,10 @@ def main(argv):
 
   import jax
 
+  if _COMPILATION_CACHE.value:
+    cache = os.path.expanduser(_COMPILATION_CACHE.value)
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
   if _DISTRIBUTED.value:
     jax.distributed.initialize(
       coordinator_address=_COORDINATOR.value,
