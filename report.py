@@ -14,7 +14,7 @@ import sys
 
 from absl import app, flags
 
-from sugar_jax import cli
+from sugar_jax import cli, report
 
 _RUNS = flags.DEFINE_multi_string(
   "runs", None, "A directory searched for runs; repeat for several.",
@@ -27,8 +27,6 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   cli.setup_logging()
-  from sugar_jax import report
-
   try:
     written = report.write_report(_RUNS.value, _OUT.value)
   except ValueError as error:

@@ -22,7 +22,7 @@ import sys
 
 from absl import app, flags
 
-from sugar_jax import cli
+from sugar_jax import cli, experiment, sweep, training
 
 _WORKDIR = flags.DEFINE_string(
   "workdir", None, "The sweep's directory; each run gets one inside.",
@@ -44,8 +44,6 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   cli.setup_logging()
-  from sugar_jax import experiment, sweep, training
-
   config = cli.loaded_config()
   config_file = flags.FLAGS["config"].config_filename
   overrides = flags.FLAGS["config"].override_values

@@ -7,11 +7,10 @@ reasons for each choice are in the docstrings of those files.
 import ml_collections
 
 from configs import default
+from sugar_jax import report
 
 # The paper's surrogates, in the order of its tables.
-SURROGATES = (
-  "leaky_relu", "elu", "selu", "gelu", "silu", "mish", "bsilu", "nelu",
-)  # fmt: skip
+SURROGATES = report.SURROGATE_ORDER
 
 # ReLU, each surrogate as the forward activation, and SUGAR with each.
 ACTIVATIONS = (

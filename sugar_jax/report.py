@@ -30,7 +30,9 @@ import statistics
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-SUGAR_PREFIX = "sugar_"
+from sugar_jax import activations
+
+SUGAR_PREFIX = activations.SUGAR_PREFIX
 
 SURROGATE_ORDER = (
   "leaky_relu", "elu", "selu", "gelu", "silu", "mish", "bsilu", "nelu",
