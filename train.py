@@ -18,7 +18,8 @@ import pathlib
 import sys
 
 from absl import app, flags
-from ml_collections import config_flags
+
+from sugar_jax import cli
 
 _WORKDIR = flags.DEFINE_string(
   "workdir", "runs/default", "Where outputs and checkpoints go."
@@ -43,31 +44,10 @@ _PROCESS_ID = flags.DEFINE_integer(
 )
 
 
-def parse_flags(argv):
-  """Parses flags; an override of a key the config lacks is an error."""
-  try:
-    # Defined here, not at import: ml_collections applies the --config.KEY
-    # overrides as soon as the flag exists, and an unknown key fails then.
-    config_flags.DEFINE_config_file(
-      "config", "configs/default.py", "The training configuration file."
-    )
-    return flags.FLAGS(argv)
-  except flags.Error as error:
-    sys.exit(f"error: {error}\nPass --helpfull to see the flags.")
-  except (AttributeError, KeyError) as error:
-    # ml_collections reports an unknown --config.KEY as a bare lookup error.
-    sys.exit(
-      f"error: the config has no key {error}; see the config file for "
-      "the keys it defines"
-    )
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  logging.getLogger().setLevel(logging.INFO)
-  # Orbax logs every save step through absl at INFO; keep only its warnings.
-  logging.getLogger("absl").setLevel(logging.WARNING)
+  cli.setup_logging()
 
   import jax
 
@@ -83,12 +63,7 @@ def main(argv):
     )
   from sugar_jax import experiment
 
-  try:
-    config = flags.FLAGS.config
-    config.to_dict()  # A config file that failed to load raises here.
-  except OSError as error:
-    sys.exit(f"error: {error}")
-
+  config = cli.loaded_config()
   try:
     summaries = experiment.train(config, pathlib.Path(_WORKDIR.value))
   except experiment.USER_ERRORS as error:
@@ -100,4 +75,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)
