@@ -44,6 +44,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   cli.setup_logging()
+  cli.enable_compilation_cache()
   config = cli.loaded_config()
   config_file = flags.FLAGS["config"].config_filename
   overrides = flags.FLAGS["config"].override_values

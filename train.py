@@ -13,7 +13,6 @@ takes --coordinator_address, --num_processes and --process_id.
 """
 
 import logging
-import os
 import pathlib
 import sys
 
@@ -23,12 +22,6 @@ from sugar_jax import cli
 
 _WORKDIR = flags.DEFINE_string(
   "workdir", "runs/default", "Where outputs and checkpoints go."
-)
-_COMPILATION_CACHE = flags.DEFINE_string(
-  "compilation_cache",
-  "~/.cache/sugar_jax/xla",
-  "Directory of JAX's persistent compilation cache, so that runs of the same "
-  "model skip recompiling; empty to disable.",
 )
 _DISTRIBUTED = flags.DEFINE_bool(
   "distributed", False, "Call jax.distributed.initialize before starting."
@@ -51,10 +44,7 @@ def main(argv):
 
   import jax
 
-  if _COMPILATION_CACHE.value:
-    cache = os.path.expanduser(_COMPILATION_CACHE.value)
-    jax.config.update("jax_compilation_cache_dir", cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  cli.enable_compilation_cache()
   if _DISTRIBUTED.value:
     jax.distributed.initialize(
       coordinator_address=_COORDINATOR.value,
