@@ -322,11 +322,18 @@ class Trainer:
 
   def run(self) -> dict[str, Any]:
     """Trains to the end (resuming if possible) and returns the summary."""
-    config = self.config
     started = time.time()
     self.workdir.mkdir(parents=True, exist_ok=True)
     self._check_or_write_config()
     checkpoints = Checkpoints(self.workdir / "checkpoints")
+    try:
+      return self._train(checkpoints, started)
+    finally:
+      # Also on errors, so that pending saves finish and files are closed.
+      checkpoints.close()
+
+  def _train(self, checkpoints: Checkpoints, started: float) -> dict:
+    config = self.config
     step, totals, previous = self._resume(checkpoints)
     writer = _Writer(self.workdir, self.is_writer, step)
     logging.info(
@@ -364,7 +371,6 @@ class Trainer:
             totals.add(loss_sum, correct, examples)
           pending = []
           if not math.isfinite(totals.loss):
-            checkpoints.close()
             raise NonFiniteLossError(
               f"the training loss became {totals.loss} by step {step}; "
               "the last good checkpoint is kept in "
@@ -396,7 +402,7 @@ class Trainer:
       )
       totals = _EpochTotals()
 
-    checkpoints.close()
+    checkpoints.wait()
     summary = self._summary(record, time.time() - started)
     writer.close(summary)
     return summary
