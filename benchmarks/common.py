@@ -6,10 +6,11 @@ import statistics
 import time
 
 import jax
+import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from sugar_jax import models
+from sugar_jax import models, training
 
 
 def describe_machine() -> str:
@@ -38,22 +39,8 @@ def alternate(functions, rounds):
   return {name: statistics.median(t) for name, t in times.items()}
 
 
-def _train_step(graphdef, state, images, labels):
-  model, optimizer = nnx.merge(graphdef, state)
-
-  def loss_fn(model):
-    logits = model(images)
-    return optax.softmax_cross_entropy_with_integer_labels(
-      logits, labels
-    ).mean()
-
-  loss, grads = nnx.value_and_grad(loss_fn)(model)
-  optimizer.update(model, grads)
-  return nnx.state((model, optimizer)), loss
-
-
 class TrainStep:
-  """A compiled SGD train step of a model, with its own state.
+  """The trainer's compiled SGD train step of a model, with its own state.
 
   Args:
     model_name: a name from ``sugar_jax.models.NAMES``.
@@ -72,10 +59,22 @@ class TrainStep:
     )
     optimizer = nnx.Optimizer(model, optax.sgd(1e-3, 0.9), wrt=nnx.Param)
     graphdef, self.state = nnx.split((model, optimizer))
-    self.images = jax.random.normal(jax.random.key(1), (batch, 32, 32, 3))
+    self.images = jax.random.randint(
+      jax.random.key(1), (batch, 32, 32, 3), 0, 256
+    ).astype(jnp.uint8)
     self.labels = jax.random.randint(jax.random.key(2), (batch,), 0, 10)
-    step = jax.jit(functools.partial(_train_step, graphdef), donate_argnums=0)
-    self.compiled = step.lower(self.state, self.images, self.labels).compile()
+    self.args = (
+      self.images,
+      self.labels,
+      jax.random.key(3),
+      jnp.full((3,), 0.5),
+      jnp.full((3,), 0.25),
+    )
+    step = jax.jit(
+      functools.partial(training.train_step, graphdef, augment=False),
+      donate_argnums=0,
+    )
+    self.compiled = step.lower(self.state, *self.args).compile()
 
   def memory_bytes(self) -> int:
     """XLA's compiled memory: temporaries plus non-aliased buffers."""
@@ -88,5 +87,5 @@ class TrainStep:
     )
 
   def __call__(self):
-    self.state, loss = self.compiled(self.state, self.images, self.labels)
+    self.state, loss, _ = self.compiled(self.state, *self.args)
     return loss

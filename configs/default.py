@@ -31,7 +31,8 @@ def get_config() -> ml_collections.ConfigDict:
   # separated by commas to train one run per activation and compare them.
   config.activation = "relu,sugar_bsilu"
   # The surrogate's hyperparameter (B-SiLU's or NeLU's alpha, LeakyReLU's
-  # slope...); None keeps the surrogate's default.
+  # slope...); None keeps the surrogate's default. Activations without an
+  # alpha (relu, gelu, silu...) ignore it.
   config.alpha = ml_collections.config_dict.placeholder(float)
   # SUGAR only: keep ReLU's gradient where x > 0 (the variant of some
   # public implementations) instead of the paper's surrogate everywhere.

@@ -47,7 +47,7 @@ def get_config():
   config.momentum = 0.9
   config.data_dir = "../shared/data/tfds"
   config.cache_dir = "runs/cache"
-  config.eval_batch_size = 500
+  config.eval_batch_size = 400
   config.log_every_steps = 20
   return config
 

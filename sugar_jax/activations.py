@@ -67,6 +67,13 @@ class ActivationFunction:
     return self.name.startswith(SUGAR_PREFIX)
 
 
+def takes_alpha(name: str) -> bool:
+  """Whether the named activation has an ``alpha`` hyperparameter."""
+  surrogate = name.removeprefix(SUGAR_PREFIX)
+  spec = surrogates_lib.SURROGATES.get(surrogate)
+  return spec is not None and "alpha" in spec.defaults
+
+
 def resolve(
   activation: str | Callable[[Array], Array], **hyperparameters: Any
 ) -> Callable[[Array], Array]:

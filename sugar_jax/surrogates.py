@@ -18,6 +18,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
@@ -213,17 +214,18 @@ class Surrogate:
 
 def _check_hyperparameter(surrogate, key, value, bounds):
   where = f"hyperparameter {key!r} of surrogate {surrogate!r}"
-  if isinstance(value, bool) or not isinstance(
-    value, (int, float, jax.Array, jnp.ndarray)
+  if isinstance(value, (bool, np.bool_)) or not isinstance(
+    value, (int, float, np.generic, np.ndarray, jax.Array)
   ):
     raise TypeError(f"{where} must be a real number, got {value!r}")
   if not isinstance(value, (int, float)):
-    if not jnp.issubdtype(value.dtype, jnp.floating) and not jnp.issubdtype(
-      value.dtype, jnp.integer
+    dtype = jnp.result_type(value)
+    if not (
+      jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
     ):
-      raise TypeError(f"{where} must be real, got dtype {value.dtype}")
-    if value.shape:
-      raise TypeError(f"{where} must be a scalar, got shape {value.shape}")
+      raise TypeError(f"{where} must be real, got dtype {dtype}")
+    if jnp.shape(value):
+      raise TypeError(f"{where} must be a scalar, got shape {jnp.shape(value)}")
     if isinstance(value, jax.core.Tracer):
       return  # Traced values are only known at run time.
     value = float(value)

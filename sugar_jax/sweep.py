@@ -38,7 +38,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from sugar_jax import activations, experiment, surrogates, training
+from sugar_jax import activations, experiment, training
 
 AXES = ("model", "activation", "alpha", "seed")
 """The axes every grid has; others are optional."""
@@ -137,13 +137,6 @@ def _parse_value(text: str, kind: type) -> Any:
   return kind(text)
 
 
-def takes_alpha(activation: str) -> bool:
-  """Whether the activation's surrogate has an ``alpha``."""
-  name = activation.removeprefix(activations.SUGAR_PREFIX)
-  surrogate = surrogates.SURROGATES.get(name)
-  return surrogate is not None and "alpha" in surrogate.defaults
-
-
 def expand(grid: dict[str, list]) -> list[Point]:
   """Every run of a grid, seed-major, without repeats.
 
@@ -161,7 +154,7 @@ def expand(grid: dict[str, list]) -> list[Point]:
   points = []
   for values in itertools.product(*(grid[key] for key in order)):
     point = dict(zip(order, values, strict=True))
-    if not takes_alpha(point["activation"]):
+    if not activations.takes_alpha(point["activation"]):
       point["alpha"] = None
     if point not in points:
       points.append(point)

@@ -24,6 +24,7 @@ import functools
 import json
 import logging
 import math
+import os
 import pathlib
 import time
 from collections.abc import Iterator
@@ -37,9 +38,12 @@ import optax
 from flax import nnx
 
 from sugar_jax import activations, data, measure, models
-from sugar_jax.checkpoint import CheckpointError, Checkpoints
+from sugar_jax.checkpoint import Checkpoints
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
+
+# Folded into the seed's key to give augmentation a stream of its own.
+_AUGMENT_STREAM = 0x5A6A
 SCHEDULES = ("constant", "cosine")
 
 # Keys that must match the saved config for a run to resume.
@@ -47,7 +51,7 @@ _RESUME_KEYS = (
     "model", "width", "model_options", "activation", "alpha",
     "negative_only", "dataset", "train_examples", "batch_size", "optimizer",
     "learning_rate", "schedule", "momentum", "weight_decay", "augment",
-    "seed", "num_epochs",
+    "seed", "num_epochs", "test_examples", "eval_every_epochs",
 )  # fmt: skip
 
 
@@ -125,7 +129,11 @@ def validate(
 
 
 def _activation(config):
-  options = {"alpha": config.alpha}
+  options = {}
+  if activations.takes_alpha(config.activation):
+    # With several activations in one config, alpha applies to those that
+    # have one; relu or gelu ignore it.
+    options["alpha"] = config.alpha
   if config.activation.startswith(activations.SUGAR_PREFIX):
     options["negative_only"] = config.negative_only
   return activations.resolve(config.activation, **options)
@@ -139,18 +147,33 @@ def _optimizer(config, steps_per_epoch: int) -> optax.GradientTransformation:
     )
   else:
     learning_rate = config.learning_rate
+  if config.optimizer == "adamw":
+    return optax.adamw(
+      learning_rate, weight_decay=config.weight_decay, mask=_decayed
+    )
+  # Weight decay added to the gradient, as in PyTorch's SGD and Adam.
+  decay = optax.add_decayed_weights(config.weight_decay, mask=_decayed)
   if config.optimizer == "sgd":
-    # Weight decay added to the gradient, as in PyTorch's SGD.
     return optax.chain(
-      optax.add_decayed_weights(config.weight_decay),
-      optax.sgd(learning_rate, momentum=config.momentum or None),
+      decay, optax.sgd(learning_rate, momentum=config.momentum or None)
     )
-  if config.optimizer == "adam":
-    return optax.chain(
-      optax.add_decayed_weights(config.weight_decay),
-      optax.adam(learning_rate),
-    )
-  return optax.adamw(learning_rate, weight_decay=config.weight_decay)
+  return optax.chain(decay, optax.adam(learning_rate))
+
+
+def _decayed(params):
+  """Weight decay applies to kernels, not to biases, norms or scales."""
+  return jax.tree.map(lambda x: x.ndim >= 2, params)
+
+
+@jax.jit
+def _all_finite(state) -> jax.Array:
+  """Whether every floating-point value of a state is finite."""
+  leaves = [
+    jnp.all(jnp.isfinite(x))
+    for x in jax.tree.leaves(state)
+    if jnp.issubdtype(x.dtype, jnp.floating)
+  ]
+  return jnp.all(jnp.stack(leaves))
 
 
 @dataclasses.dataclass
@@ -175,8 +198,22 @@ def _cross_entropy(logits, labels):
   )
 
 
-def _train_step(graphdef, state, images, labels, key, mean, std, augment):
-  """One optimisation step on a (sharded) global batch."""
+def train_step(graphdef, state, images, labels, key, mean, std, augment):
+  """One optimisation step on a (sharded) global batch.
+
+  Args:
+    graphdef: the graph of ``(model, optimizer)`` from ``nnx.split``.
+    state: their state.
+    images: uint8 images, (batch, height, width, channels).
+    labels: int labels, (batch,).
+    key: the step's random key, for augmentation.
+    mean: per-channel mean of the training images, in [0, 1].
+    std: per-channel standard deviation.
+    augment: whether to crop and flip at random (static).
+
+  Returns:
+    The new state, the summed loss and the number of correct predictions.
+  """
   model, optimizer = nnx.merge(graphdef, state)
   model.train()
   images = data.normalize(images, mean, std)
@@ -253,27 +290,32 @@ class Trainer:
     self.replicated = jax.NamedSharding(self.mesh, jax.P())
     self.batch_sharding = jax.NamedSharding(self.mesh, jax.P("data"))
 
-    model = models.create(
-      config.model,
-      num_classes=self.dataset.num_classes,
-      activation=_activation(config),
-      width=config.width,
-      image_shape=self.dataset.image_shape,
-      rngs=nnx.Rngs(config.seed),
-      **config.model_options.to_dict(),
-    )
+    try:
+      model = models.create(
+        config.model,
+        num_classes=self.dataset.num_classes,
+        activation=_activation(config),
+        width=config.width,
+        image_shape=self.dataset.image_shape,
+        rngs=nnx.Rngs(config.seed),
+        **config.model_options.to_dict(),
+      )
+    except (TypeError, ValueError) as error:
+      raise ConfigError(
+        f"cannot build model {config.model!r} with model_options "
+        f"{config.model_options.to_dict()} for images of shape "
+        f"{self.dataset.image_shape}: {error}"
+      ) from error
     optimizer = nnx.Optimizer(
       model, _optimizer(config, self.steps_per_epoch), wrt=nnx.Param
     )
     self.graphdef, state = nnx.split((model, optimizer))
     self.state = jax.device_put(state, self.replicated)
-    self.num_parameters = sum(
-      x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param))
-    )
+    self.num_parameters = models.parameter_count(model)
     self.mean = jnp.asarray(self.dataset.mean)
     self.std = jnp.asarray(self.dataset.std)
     self._train_step = jax.jit(
-      functools.partial(_train_step, self.graphdef),
+      functools.partial(train_step, self.graphdef),
       static_argnames="augment",
       donate_argnums=0,
     )
@@ -345,14 +387,16 @@ class Trainer:
         jax.process_count(),
     )  # fmt: skip
 
-    key = jax.random.key(config.seed)
+    # Augmentation draws from its own stream: nnx.Rngs(seed), which
+    # initialised the parameters, folds in small counters of the same key.
+    key = jax.random.fold_in(jax.random.key(config.seed), _AUGMENT_STREAM)
     progress = _Progress(self.total_steps, step)
     record = None
     while step < self.total_steps:
       epoch, start = divmod(step, self.steps_per_epoch)
       pending = []
+      clock = None  # Step times leave out each epoch's first step.
       for images, labels in self._train_batches(epoch, start):
-        tic = time.perf_counter()
         self.state, loss_sum, correct = self._train_step(
           self.state,
           self._global(images),
@@ -365,47 +409,71 @@ class Trainer:
         pending.append((loss_sum, correct, len(labels) * jax.process_count()))
         step += 1
         at_epoch_end = step % self.steps_per_epoch == 0
-        if step % config.log_every_steps == 0 or at_epoch_end:
-          # Fetching the losses waits for the device; do it rarely.
-          for loss_sum, correct, examples in pending:
-            totals.add(loss_sum, correct, examples)
-          pending = []
-          if not math.isfinite(totals.loss):
-            raise NonFiniteLossError(
-              f"the training loss became {totals.loss} by step {step}; "
-              "the last good checkpoint is kept in "
-              f"{checkpoints.directory}. Try a smaller learning_rate."
-            )
-        totals.steps += 1
-        totals.seconds += time.perf_counter() - tic
-        if step % config.log_every_steps == 0:
-          progress.report(step, totals.loss / max(totals.examples, 1))
-        if (
+        save_now = (
           config.checkpoint_every_steps
           and step % config.checkpoint_every_steps == 0
           and not at_epoch_end
-        ):
-          checkpoints.save(
-            step, self.state, _progress_record(step, totals, previous)
-          )
+        )
+        if clock is None:
+          jax.block_until_ready(loss_sum)
+          clock = (time.perf_counter(), step)
+        elif step % config.log_every_steps == 0 or at_epoch_end or save_now:
+          # Fetching the losses waits for the device; do it rarely.
+          self._collect(pending, totals, step, checkpoints)
+          pending = []
+          now = time.perf_counter()
+          totals.seconds += now - clock[0]
+          totals.steps += step - clock[1]
+          clock = (now, step)
+        if step % config.log_every_steps == 0:
+          progress.report(step, totals.loss / max(totals.examples, 1))
+        if save_now:
+          self._save(checkpoints, step, totals, previous)
+      self._collect(pending, totals, step, checkpoints)
 
       epoch += 1
       if epoch % config.eval_every_epochs == 0 or step == self.total_steps:
         record, statistics = self._evaluation_record(step, epoch, totals)
+        if not math.isfinite(record["test_loss"]):
+          raise NonFiniteLossError(
+            f"the test loss became {record['test_loss']} at step {step}; "
+            "the last good checkpoint is kept in "
+            f"{checkpoints.directory}. Try a smaller learning_rate."
+          )
         alive = measure.alive_units(statistics)
         if previous is not None:
           record["resurrected_units"] = measure.resurrected(previous, alive)
         previous = alive
         writer.write(record, statistics)
-      checkpoints.save(
-        step, self.state, _progress_record(step, _EpochTotals(), previous)
-      )
+      self._save(checkpoints, step, _EpochTotals(), previous)
       totals = _EpochTotals()
 
     checkpoints.wait()
     summary = self._summary(record, time.time() - started)
     writer.close(summary)
     return summary
+
+  def _collect(self, pending, totals, step, checkpoints):
+    """Adds the queued step metrics to ``totals``; stops on a non-finite
+    loss."""
+    for loss_sum, correct, examples in pending:
+      totals.add(loss_sum, correct, examples)
+    if not math.isfinite(totals.loss):
+      raise NonFiniteLossError(
+        f"the training loss became {totals.loss} by step {step}; the last "
+        f"good checkpoint is kept in {checkpoints.directory}. Try a smaller "
+        "learning_rate."
+      )
+
+  def _save(self, checkpoints, step, totals, alive):
+    """Checkpoints the state, unless a parameter is no longer finite."""
+    if not bool(_all_finite(self.state)):
+      raise NonFiniteLossError(
+        f"a parameter became NaN or infinite by step {step}; the last good "
+        f"checkpoint is kept in {checkpoints.directory}. Try a smaller "
+        "learning_rate."
+      )
+    checkpoints.save(step, self.state, _progress_record(step, totals, alive))
 
   def _evaluation_record(self, step, epoch, totals):
     test_metrics, statistics = self.evaluate()
@@ -460,17 +528,12 @@ class Trainer:
           "another --workdir, or the same config."
         )
     if self.is_writer:
-      path.write_text(json.dumps(resolved, indent=2) + "\n")
+      _write_atomically(path, json.dumps(resolved, indent=2) + "\n")
 
   def _resume(self, checkpoints):
     step = checkpoints.latest_step()
     if step is None:
-      if (self.workdir / "metrics.jsonl").exists():
-        raise CheckpointError(
-          f"{self.workdir / 'metrics.jsonl'} exists but "
-          f"{checkpoints.directory} holds no checkpoint; refusing to "
-          "overwrite the earlier run. Use another --workdir."
-        )
+      # Killed before its first checkpoint: nothing to keep, start over.
       return 0, _EpochTotals(), None
     self.state, record = checkpoints.restore(step, self.state)
     totals = _EpochTotals(**record["totals"])
@@ -527,7 +590,7 @@ class _Writer:
       # Lines past the checkpoint come from work that is being redone.
       lines = self.metrics_path.read_text().splitlines()
       kept = [x for x in lines if json.loads(x)["step"] <= resumed_step]
-      self.metrics_path.write_text("".join(x + "\n" for x in kept))
+      _write_atomically(self.metrics_path, "".join(x + "\n" for x in kept))
     from tensorboardX import SummaryWriter
 
     self.tensorboard = SummaryWriter(str(workdir / "tensorboard"))
@@ -543,14 +606,15 @@ class _Writer:
     self.tensorboard.flush()
     counts = measure.activation_counts(statistics)
     path = self.workdir / "activation_counts.json"
-    path.write_text(
+    _write_atomically(
+      path,
       json.dumps(
         {
           "step": record["step"],
           "examples": measure.examples(statistics),
           "layers": {k: v.tolist() for k, v in counts.items()},
         }
-      )
+      ),
     )
 
   def close(self, summary: dict) -> None:
@@ -558,5 +622,12 @@ class _Writer:
       return
     self.tensorboard.close()
     path = self.workdir / "summary.json"
-    path.write_text(json.dumps(summary, indent=2) + "\n")
+    _write_atomically(path, json.dumps(summary, indent=2) + "\n")
     logging.info("Outputs are in %s", self.workdir)
+
+
+def _write_atomically(path: pathlib.Path, text: str) -> None:
+  """Writes a file whole or not at all, even if the run is killed."""
+  partial = path.with_name(path.name + ".partial")
+  partial.write_text(text)
+  os.replace(partial, path)

@@ -96,6 +96,19 @@ def test_hyperparameter_changes_gradient():
   )
 
 
+def test_numpy_and_array_hyperparameters():
+  for alpha in (np.float32(0.01), np.float64(0.01), jnp.float32(0.01)):
+    np.testing.assert_allclose(
+      jax.grad(lambda v, a=alpha: sugar(v, "nelu", alpha=a))(-1.0),
+      -0.005,
+      rtol=1e-6,
+    )
+  with pytest.raises(TypeError, match="scalar"):
+    sugar(POINTS, "nelu", alpha=np.ones(2))
+  with pytest.raises(ValueError, match="finite"):
+    sugar(POINTS, "nelu", alpha=np.float32("nan"))
+
+
 def test_gradient_scales_cotangent():
   x = POINTS
   cotangent = jnp.arange(1.0, 8.0)

@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -250,6 +251,29 @@ def test_bad_config_is_refused_before_work(tmp_path, overrides, message):
   with pytest.raises(training.ConfigError, match=message):
     experiment.train(tiny_config(**overrides), tmp_path)
   assert not list(tmp_path.iterdir())
+
+
+def test_bad_model_options_are_a_config_error(tmp_path):
+  config = tiny_config(model="vgg16")
+  config.model_options = {"no_such_option": 1}
+  with pytest.raises(training.ConfigError, match="no_such_option"):
+    experiment.train(config, tmp_path)
+
+
+def test_alpha_applies_only_to_activations_that_have_one(tmp_path):
+  config = tiny_config(activation="relu,sugar_nelu", alpha=0.01, num_epochs=1)
+  summaries = experiment.train(config, tmp_path)
+  assert [s["activation"] for s in summaries] == ["relu", "sugar_nelu"]
+
+
+def test_run_killed_before_its_first_checkpoint_starts_over(tmp_path):
+  config = tiny_config(num_epochs=1)
+  first = experiment.train(config, tmp_path)[0]
+  shutil.rmtree(tmp_path / "checkpoints")
+  (tmp_path / "summary.json").unlink()
+  second = experiment.train(config, tmp_path)[0]
+  assert second["test_loss"] == first["test_loss"]
+  assert len(read_metrics(tmp_path)) == 1
 
 
 def test_unknown_dataset(tmp_path):
