@@ -248,6 +248,22 @@ def _eval_step(graphdef, state, images, labels, mask, mean, std):
   )
 
 
+def _gradient_norms(graphdef, state, images, labels, mask, mean, std):
+  """Per-layer norms of the test loss's gradient on one padded batch.
+
+  The model runs in evaluation mode, so batch statistics stay as they are.
+  """
+  model, _ = nnx.merge(graphdef, state)
+  model.eval()
+  images = data.normalize(images, mean, std)
+
+  def loss_fn(model):
+    losses = _cross_entropy(model(images), labels)
+    return jnp.sum(losses * mask) / jnp.maximum(jnp.sum(mask), 1)
+
+  return measure.gradient_norms(nnx.grad(loss_fn)(model))
+
+
 class Trainer:
   """A training run of one model with one activation.
 
@@ -320,6 +336,9 @@ class Trainer:
       donate_argnums=0,
     )
     self._eval_step = jax.jit(functools.partial(_eval_step, self.graphdef))
+    self._gradient_norms = jax.jit(
+      functools.partial(_gradient_norms, self.graphdef)
+    )
 
   def _global(self, local: np.ndarray) -> jax.Array:
     return jax.make_array_from_process_local_data(self.batch_sharding, local)
@@ -335,31 +354,39 @@ class Trainer:
       process_count=jax.process_count(),
     )
 
-  def evaluate(self) -> tuple[dict[str, float], measure.Statistics]:
-    """Test loss, accuracy and unit statistics over the whole test split."""
+  def evaluate(self) -> tuple[dict[str, Any], measure.Statistics]:
+    """Test loss, accuracy and unit statistics over the whole test split,
+    and per-layer gradient norms on its first batch."""
     loss_sum, correct, total = 0.0, 0, 0
-    statistics = None
+    statistics = gradient_norms = None
     for images, labels, mask in data.eval_batches(
       self.dataset.test,
       self.config.eval_batch_size,
       process_index=jax.process_index(),
       process_count=jax.process_count(),
     ):
+      batch = (
+        self.state,
+        self._global(images),
+        self._global(labels),
+        self._global(mask),
+        self.mean,
+        self.std,
+      )
+      if gradient_norms is None:
+        gradient_norms = self._gradient_norms(*batch)
       batch_loss, batch_correct, batch_total, batch_statistics = (
-        self._eval_step(
-          self.state,
-          self._global(images),
-          self._global(labels),
-          self._global(mask),
-          self.mean,
-          self.std,
-        )
+        self._eval_step(*batch)
       )
       loss_sum += float(batch_loss)
       correct += int(batch_correct)
       total += int(batch_total)
       statistics = measure.accumulate(statistics, batch_statistics)
-    metrics = {"test_loss": loss_sum / total, "test_accuracy": correct / total}
+    metrics = {
+      "test_loss": loss_sum / total,
+      "test_accuracy": correct / total,
+      "gradient_norms": {k: float(v) for k, v in gradient_norms.items()},
+    }
     return metrics, statistics
 
   def run(self) -> dict[str, Any]:
@@ -603,6 +630,10 @@ class _Writer:
     for key, value in record.items():
       if isinstance(value, (int, float)) and key not in ("step", "epoch"):
         self.tensorboard.add_scalar(key, value, record["step"])
+    for layer, norm in record["gradient_norms"].items():
+      self.tensorboard.add_scalar(
+        f"gradient_norm/{layer}", norm, record["step"]
+      )
     self.tensorboard.flush()
     counts = measure.activation_counts(statistics)
     path = self.workdir / "activation_counts.json"

@@ -66,6 +66,8 @@ def assert_outputs(workdir):
   assert (workdir / "checkpoints").is_dir()
   for record in read_metrics(workdir):
     assert METRIC_KEYS <= set(record)
+    norms = record["gradient_norms"]
+    assert norms["total"] > 0 and len(norms) > 2  # Layers and the total.
   summary = json.loads((workdir / "summary.json").read_text())
   assert METRIC_KEYS <= set(summary)
   for key in ("model", "activation", "dataset", "seed", "wall_time"):
