@@ -373,6 +373,15 @@ def _differences(model, dataset, setup):
   ]
   if dataset != paper_dataset:
     found.append(f"dataset {dataset} (paper: {paper_dataset})")
+  if setup.get("test_examples"):
+    found.append(
+      f"test_examples {setup['test_examples']} (paper: the whole test set)"
+    )
+  if setup.get("momentum"):
+    found.append(
+      f"momentum {setup['momentum']} (paper: not stated; the paper configs "
+      "here use none)"
+    )
   return found
 
 
