@@ -357,8 +357,7 @@ class Trainer:
   def evaluate(self) -> tuple[dict[str, Any], measure.Statistics]:
     """Test loss, accuracy and unit statistics over the whole test split,
     and per-layer gradient norms on its first batch."""
-    loss_sum, correct, total = 0.0, 0, 0
-    statistics = gradient_norms = None
+    gradient_norms, outputs = None, []
     for images, labels, mask in data.eval_batches(
       self.dataset.test,
       self.config.eval_batch_size,
@@ -375,9 +374,16 @@ class Trainer:
       )
       if gradient_norms is None:
         gradient_norms = self._gradient_norms(*batch)
-      batch_loss, batch_correct, batch_total, batch_statistics = (
-        self._eval_step(*batch)
-      )
+      outputs.append(self._eval_step(*batch))
+
+    # One transfer at the end, so the device never waits for the host.
+    loss_sum, correct, total, statistics = 0.0, 0, 0, None
+    for (
+      batch_loss,
+      batch_correct,
+      batch_total,
+      batch_statistics,
+    ) in jax.device_get(outputs):
       loss_sum += float(batch_loss)
       correct += int(batch_correct)
       total += int(batch_total)
