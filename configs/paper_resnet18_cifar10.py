@@ -27,28 +27,9 @@ CIFAR-10 is a stand-in for CIFAR-10: --config.dataset=cifar10_jpeg
 The protocol the paper states: SGD, learning rate 0.001, batch 128, no
 augmentation, 50 epochs.
 
-Choices the paper leaves open (guesses, stated as such):
-
-* momentum 0.0. The paper says "SGD" and nothing about momentum, and
-  PyTorch's SGD has none unless asked. The paper's accuracies point the
-  same way: its ReLU ResNet-18 (76.76 % on CIFAR-10 after
-  50 epochs) is well below what this network with batch norm
-  usually reaches at this learning rate with momentum 0.9, even without
-  augmentation, which suggests the slow progress of plain SGD at 0.001.
-  This is a guess; try the other reading with --config.momentum=0.9.
-* initialisation: our models' own, not PyTorch's. Convolution kernels are
-  He-normal (variance 2 / fan_in), the classifier is Flax's LeCun-normal
-  (1 / fan_in), biases are zero. PyTorch's defaults, which the paper
-  presumably kept, are Kaiming-uniform with a = sqrt(5) (variance
-  1 / (3 fan_in)) with uniform biases. Batch norm makes a convolution's
-  output independent of its kernel's scale, but the step size is not: at
-  the start our kernels are about sqrt(6) times larger, so their
-  effective learning rate is about 6 times smaller than in PyTorch. No
-  config key changes this.
-* surrogate hyperparameters: the defaults (B-SiLU alpha 1.67, NeLU 0.1,
-  LeakyReLU 0.01, ELU 1.0), the paper's values for CNNs.
-* the reported number is the test accuracy after the last epoch, not the
-  best epoch's: the paper does not say it selected epochs.
+The choices the paper leaves open (momentum 0, our initialisation, the
+default surrogate hyperparameters, the last epoch's accuracy) are guesses,
+explained in configs/_paper.py.
 """
 
 from configs import _paper

@@ -30,14 +30,11 @@ import statistics
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sugar_jax import activations
+from sugar_jax import activations, surrogates
 
 SUGAR_PREFIX = activations.SUGAR_PREFIX
 
-SURROGATE_ORDER = (
-  "leaky_relu", "elu", "selu", "gelu", "silu", "mish", "bsilu", "nelu",
-)  # fmt: skip
-"""The surrogates in the order of the paper's tables."""
+SURROGATE_ORDER = surrogates.PAPER_ORDER
 
 DISPLAY_NAMES = {
   "relu": "ReLU",

@@ -264,6 +264,11 @@ SURROGATES: dict[str, Surrogate] = {
 }
 """The paper's surrogates, by name."""
 
+PAPER_ORDER: tuple[str, ...] = (
+    "leaky_relu", "elu", "selu", "gelu", "silu", "mish", "bsilu", "nelu",
+)  # fmt: skip
+"""The surrogates in the order of the paper's tables."""
+
 
 def get(surrogate: str | Surrogate | Callable[..., Array]) -> Surrogate:
   """Looks up a surrogate by name, or wraps a user's function.
