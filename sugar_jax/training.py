@@ -165,6 +165,13 @@ def _decayed(params):
   return jax.tree.map(lambda x: x.ndim >= 2, params)
 
 
+def _non_finite(what: str, checkpoints: Checkpoints) -> NonFiniteLossError:
+  return NonFiniteLossError(
+    f"{what}; the last good checkpoint is kept in {checkpoints.directory}. "
+    "Try a smaller learning_rate."
+  )
+
+
 @jax.jit
 def _all_finite(state) -> jax.Array:
   """Whether every floating-point value of a state is finite."""
@@ -447,13 +454,18 @@ class Trainer:
           and step % config.checkpoint_every_steps == 0
           and not at_epoch_end
         )
+        synchronise = (
+          step % config.log_every_steps == 0 or at_epoch_end or save_now
+        )
+        if synchronise:
+          # Fetching the losses waits for the device; do it rarely, but
+          # always before a checkpoint, so that it holds every step.
+          self._collect(pending, totals, step, checkpoints)
+          pending = []
         if clock is None:
           jax.block_until_ready(loss_sum)
           clock = (time.perf_counter(), step)
-        elif step % config.log_every_steps == 0 or at_epoch_end or save_now:
-          # Fetching the losses waits for the device; do it rarely.
-          self._collect(pending, totals, step, checkpoints)
-          pending = []
+        elif synchronise:
           now = time.perf_counter()
           totals.seconds += now - clock[0]
           totals.steps += step - clock[1]
@@ -462,16 +474,14 @@ class Trainer:
           progress.report(step, totals.loss / max(totals.examples, 1))
         if save_now:
           self._save(checkpoints, step, totals, previous)
-      self._collect(pending, totals, step, checkpoints)
 
       epoch += 1
       if epoch % config.eval_every_epochs == 0 or step == self.total_steps:
         record, statistics = self._evaluation_record(step, epoch, totals)
         if not math.isfinite(record["test_loss"]):
-          raise NonFiniteLossError(
-            f"the test loss became {record['test_loss']} at step {step}; "
-            "the last good checkpoint is kept in "
-            f"{checkpoints.directory}. Try a smaller learning_rate."
+          raise _non_finite(
+            f"the test loss became {record['test_loss']} at step {step}",
+            checkpoints,
           )
         alive = measure.alive_units(statistics)
         if previous is not None:
@@ -492,19 +502,15 @@ class Trainer:
     for loss_sum, correct, examples in pending:
       totals.add(loss_sum, correct, examples)
     if not math.isfinite(totals.loss):
-      raise NonFiniteLossError(
-        f"the training loss became {totals.loss} by step {step}; the last "
-        f"good checkpoint is kept in {checkpoints.directory}. Try a smaller "
-        "learning_rate."
+      raise _non_finite(
+        f"the training loss became {totals.loss} by step {step}", checkpoints
       )
 
   def _save(self, checkpoints, step, totals, alive):
     """Checkpoints the state, unless a parameter is no longer finite."""
     if not bool(_all_finite(self.state)):
-      raise NonFiniteLossError(
-        f"a parameter became NaN or infinite by step {step}; the last good "
-        f"checkpoint is kept in {checkpoints.directory}. Try a smaller "
-        "learning_rate."
+      raise _non_finite(
+        f"a parameter became NaN or infinite by step {step}", checkpoints
       )
     checkpoints.save(step, self.state, _progress_record(step, totals, alive))
 
